@@ -151,6 +151,12 @@ for path in sorted(glob.glob(os.path.join(sys.argv[1], "**", "checks.json"), rec
         if c.get("status") in ("FAILURE", "WARNING"):
             print(f"  {name}: {c['status']} {c.get('id')}: "
                   f"{c.get('errorMessage') or c.get('description', '')}")
+    # The adapter says why it gave up, if it did.
+    err = os.path.join(os.path.dirname(path), "stderr.txt")
+    if os.path.exists(err):
+        for line in open(err, errors="replace"):
+            if line.startswith("[gateway-client]") and "FAILED:" in line:
+                print(f"  {name}: adapter {line.strip()[:300]}")
 EOF
 }
 
@@ -186,7 +192,7 @@ for run in "${runs[@]}"; do
   fi
   verdict=PASS
   [ $rc -eq 0 ] && [ $crc -eq 0 ] || verdict=FAIL
-  [ "$verdict" = PASS ] || explain_failures "$dir"
+  [ "$verdict" = PASS ] || explain_failures "$dir" | tee "$RES/$run.failures"
   printf -- '--- %s: %s (suite exit %d, %ds)\n' "$run" "$verdict" "$rc" $((SECONDS - t))
   printf '%s\t%s\t%s\n' "$run" "$verdict" "$(grep -m1 '^Total:' "$log" | sed 's/\x1b\[[0-9;]*m//g; s/^Total: //' || echo 'no total')" >>"$RES/verdicts"
   [ "$verdict" = PASS ] || failed+=("$run")
@@ -199,6 +205,10 @@ while IFS=$'\t' read -r run verdict total; do
 done <"$RES/verdicts"
 
 if [ ${#failed[@]} -gt 0 ]; then
+  # Once more at the end, where a CI log's tail shows it.
+  for run in "${failed[@]}"; do
+    echo "failing in $run:"; head -n 12 "$RES/$run.failures"
+  done
   echo
   echo "FAILED: ${failed[*]} (per-scenario results and the adapter's and gateway's logs: stderr.txt under $RES/<run>/)"
   [ -n "$out" ] || echo "rerun with --out DIR (or --keep) to keep them"

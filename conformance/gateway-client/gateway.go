@@ -130,12 +130,8 @@ func tryStart(ctx context.Context, bin string, logw io.Writer, env []string) (*g
 	deadline := time.Now().Add(readyTimeout)
 	probe := &http.Client{Timeout: 2 * time.Second}
 	for {
-		resp, err := probe.Get(g.BaseURL + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return g, nil
-			}
+		if g.answers(ctx, probe) {
+			return g, nil
 		}
 		select {
 		case <-g.done:
@@ -154,6 +150,33 @@ func tryStart(ctx context.Context, bin string, logw io.Writer, env []string) (*g
 			return nil, fmt.Errorf("mcpgate not ready after %v", readyTimeout)
 		}
 	}
+}
+
+// answers reports whether the gateway at g.BaseURL is ready and is this
+// one. The port came from freePort, so until this gateway has bound it a
+// sibling scenario's gateway may hold it: that one is ready too but refuses
+// this gateway's admin token, and this one will exit with "address already
+// in use".
+func (g *gateway) answers(ctx context.Context, probe *http.Client) bool {
+	resp, err := probe.Get(g.BaseURL + "/readyz")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return false
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.BaseURL+"/api/v1/servers", nil)
+	if err != nil {
+		return false
+	}
+	req.Header.Set("Authorization", "Bearer "+g.adminToken)
+	resp, err = probe.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }
 
 // stop ends the gateway (SIGTERM, then SIGKILL) and removes its data.
