@@ -57,6 +57,10 @@ func (db *DB) AppendAudit(ctx context.Context, events []mcpgate.AuditEvent) erro
 	return nil
 }
 
+// notAllowed is the condition of the partial index audit_events_not_allowed
+// (migration 0008).
+const notAllowed = "decision <> 'allow'"
+
 // QueryAudit implements mcpgate.AuditStore, newest (highest ID) first.
 func (db *DB) QueryAudit(ctx context.Context, q mcpgate.AuditQuery) ([]mcpgate.AuditEvent, error) {
 	var (
@@ -75,6 +79,9 @@ func (db *DB) QueryAudit(ctx context.Context, q mcpgate.AuditQuery) ([]mcpgate.A
 	}
 	if q.Decision != "" {
 		add("decision =", q.Decision)
+		if q.Decision != mcpgate.DecisionAllow {
+			where = append(where, notAllowed) // lets the planner use the partial index
+		}
 	}
 	if !q.Since.IsZero() {
 		add("time >=", q.Since)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -58,31 +57,27 @@ func (db *DB) AppendAudit(ctx context.Context, events []mcpgate.AuditEvent) erro
 				validText(e.Server), validText(e.Method), validText(e.Tool), validText(e.Decision), validText(e.RuleID), validText(e.Reason),
 				e.Latency.Microseconds(), e.UpstreamStatus, validText(e.Arguments))
 		}
-		rows, err := tx.StmtContext(ctx, stmts[len(chunk)]).QueryContext(ctx, args...)
+		res, err := tx.StmtContext(ctx, stmts[len(chunk)]).ExecContext(ctx, args...)
 		if err != nil {
 			return fmt.Errorf("append audit: insert events %d-%d of %d: %w", start+1, start+len(chunk), len(events), err)
 		}
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return fmt.Errorf("append audit: %w", err)
-			}
-			ids = append(ids, id)
+		// One statement under the single writer: AUTOINCREMENT gives its
+		// rows consecutive IDs in VALUES order, ending at the last insert
+		// ID. (RETURNING would cost about a tenth of the insert.)
+		last, err := res.LastInsertId()
+		if err != nil {
+			return fmt.Errorf("append audit: %w", err)
 		}
-		if err := rows.Close(); err != nil {
-			return fmt.Errorf("append audit: insert events %d-%d of %d: %w", start+1, start+len(chunk), len(events), err)
+		for i := range chunk {
+			ids = append(ids, last-int64(len(chunk)-1-i))
 		}
 	}
 	if len(ids) != len(events) {
-		return fmt.Errorf("append audit: %d IDs returned for %d events", len(ids), len(events))
+		return fmt.Errorf("append audit: %d IDs for %d events", len(ids), len(events))
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("append audit: commit: %w", err)
 	}
-	// RETURNING gives rows in no particular order; IDs are allocated in
-	// the order of the VALUES, so sorted they match the events.
-	slices.Sort(ids)
 	for i := range events {
 		events[i].ID = ids[i]
 	}
@@ -116,9 +111,12 @@ func buildAuditInsert(rows int) string {
 		}
 		b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?)")
 	}
-	b.WriteString(" RETURNING id")
 	return b.String()
 }
+
+// notAllowed is the condition of the partial index audit_events_not_allowed
+// (migration 0008).
+const notAllowed = "decision <> 'allow'"
 
 // QueryAudit implements mcpgate.AuditStore, newest (highest ID) first.
 func (db *DB) QueryAudit(ctx context.Context, q mcpgate.AuditQuery) ([]mcpgate.AuditEvent, error) {
@@ -138,6 +136,9 @@ func (db *DB) QueryAudit(ctx context.Context, q mcpgate.AuditQuery) ([]mcpgate.A
 	}
 	if q.Decision != "" {
 		add("decision = ?", q.Decision)
+		if q.Decision != mcpgate.DecisionAllow {
+			where = append(where, notAllowed) // the partial index's own term, so SQLite uses it
+		}
 	}
 	if !q.Since.IsZero() {
 		add("time >= ?", q.Since.UnixMicro())

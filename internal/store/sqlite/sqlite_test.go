@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -168,5 +169,30 @@ func TestConcurrentWriters(t *testing.T) {
 	}
 	if _, err := db.GetGrant(t.Context(), "missing"); !errors.Is(err, mcpgate.ErrNotFound) {
 		t.Errorf("GetGrant(missing) = %v", err)
+	}
+}
+
+// Denials are looked up through the partial index that allowed calls never
+// touch (migration 0008), so finding them stays fast in a large log.
+func TestAuditDenialQueryUsesPartialIndex(t *testing.T) {
+	db := openTemp(t)
+	defer db.Close()
+	rows, err := db.read.QueryContext(t.Context(), `EXPLAIN QUERY PLAN SELECT `+auditColumns+
+		` FROM audit_events WHERE decision = ? AND `+notAllowed+` ORDER BY id DESC LIMIT 100`, mcpgate.DecisionDeny)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if !strings.Contains(strings.Join(plan, "; "), "audit_events_not_allowed") {
+		t.Fatalf("query plan %q does not use audit_events_not_allowed", plan)
 	}
 }
