@@ -171,8 +171,9 @@ func TestChaosReplicas(t *testing.T) {
 	c.gws[chaosVictim].Kill(t)
 	t.Logf("replica %d (pid %d) killed with SIGKILL %v into the load", chaosVictim, c.gws[chaosVictim].Pid(), killAt.Sub(start).Round(time.Millisecond))
 	if orphans := orphanedLeases(ctx, t, dsn); len(orphans) > 0 {
-		// A refresh lease outlives its holder until lease_until (60 s): the
-		// other replicas wait for it before refreshing that connection, and
+		// A refresh lease outlives its holder until lease_until (at most
+		// 6 s, as nothing renews it): the other replicas wait for it
+		// before refreshing that connection, and
 		// if the provider had already rotated the refresh token, the next
 		// refresh presents a used one. The window is the few milliseconds of
 		// a token request, so a kill rarely lands in it.

@@ -61,8 +61,10 @@ type Config struct {
 	// RefreshAt is the fraction of a token's lifetime after which it is
 	// refreshed ahead of expiry (default 0.75, with ±5% jitter).
 	RefreshAt float64
-	// LeaseDuration bounds how long one process may hold a refresh lease
-	// (default 20s); it must exceed the token request timeout (10s).
+	// LeaseDuration is how long a refresh lease lasts unless renewed
+	// (default 6s). Its holder renews it every LeaseDuration/3 while the
+	// token request runs, so a holder that dies (kill -9) keeps the others
+	// from refreshing that connection for at most LeaseDuration.
 	LeaseDuration time.Duration
 	// ProcessID names this process in refresh leases.
 	ProcessID string
@@ -103,7 +105,7 @@ func New(cfg Config) *Manager {
 		cfg.RefreshAt = 0.75
 	}
 	if cfg.LeaseDuration <= 0 {
-		cfg.LeaseDuration = 20 * time.Second
+		cfg.LeaseDuration = 6 * time.Second
 	}
 	if cfg.ProcessID == "" {
 		cfg.ProcessID = mcpgate.NewID("proc_")

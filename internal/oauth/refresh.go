@@ -17,7 +17,8 @@ import (
 //     observed generation, use its tokens;
 //  2. otherwise take the refresh lease by compare-and-swap on Version (if
 //     another process holds an unexpired lease, wait for its result);
-//  3. call the token endpoint without holding any database connection;
+//  3. call the token endpoint without holding any database connection,
+//     renewing the lease meanwhile (holdLease);
 //  4. store the new tokens (refresh token first: they are one row) with
 //     Generation+1 and the lease released, before anyone uses them.
 //
@@ -62,7 +63,9 @@ func (m *Manager) refresh(ctx context.Context, observed mcpgate.Connection) (mcp
 }
 
 func (m *Manager) refreshLeased(ctx context.Context, leased mcpgate.Connection) (mcpgate.Connection, error) {
+	stop := m.holdLease(ctx, leased)
 	tok, err := m.providerToken(ctx, leased)
+	stop() // before the final write, which no renewal may follow
 	now := m.now().UTC()
 	next := leased
 	next.LeaseOwner, next.LeaseUntil, next.UpdatedAt = "", time.Time{}, now
@@ -129,11 +132,71 @@ func (m *Manager) storeAfterLease(ctx context.Context, next mcpgate.Connection) 
 			return mcpgate.Connection{}, rerr
 		}
 		if cur.LeaseOwner != m.cfg.ProcessID {
-			return mcpgate.Connection{}, fmt.Errorf("%w: %s's lease passed to another process (the refresh took longer than %s)", errLeaseLost, next.ID, m.cfg.LeaseDuration)
+			return mcpgate.Connection{}, fmt.Errorf("%w: %s's lease passed to another process (it was not renewed within %s)", errLeaseLost, next.ID, m.cfg.LeaseDuration)
 		}
 		next.Version, next.LastUsedAt = cur.Version, cur.LastUsedAt
 	}
 	return mcpgate.Connection{}, fmt.Errorf("store connection %s: %w", next.ID, mcpgate.ErrConflict)
+}
+
+// holdLease renews leased's refresh lease every LeaseDuration/3 while the
+// token request runs. The lease can thus be short: a holder that dies stops
+// renewing it, and the others take over within LeaseDuration. stop ends the
+// heartbeat and waits for it, so nothing renews the lease after the final
+// write. A renewal that stop cuts short may still reach the database, but it
+// is a compare-and-swap on the Version it read, a leased row of the same
+// generation: it either lands before the final write (which then conflicts,
+// re-reads and retries) or fails.
+func (m *Manager) holdLease(ctx context.Context, leased mcpgate.Connection) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(max(m.cfg.LeaseDuration/3, time.Millisecond))
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			held, err := m.renewLease(ctx, leased)
+			if err != nil && ctx.Err() == nil {
+				// Next tick tries again; if the store stays away, the
+				// lease lapses on its own.
+				m.log.Debug("could not renew the refresh lease", "connection", leased.ID, "err", err)
+			}
+			if !held {
+				return
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+// renewLease moves the lease on leased's row to now+LeaseDuration. It
+// reports false once the lease is no longer this process's to renew: another
+// process took it over (ours lapsed), the generation moved on, or the row is
+// gone.
+func (m *Manager) renewLease(ctx context.Context, leased mcpgate.Connection) (bool, error) {
+	for range 3 { // a conflict is another write to the row (last use): re-read
+		cur, err := m.cfg.Store.GetConnection(ctx, leased.ID)
+		if err != nil {
+			return !errors.Is(err, mcpgate.ErrNotFound), fmt.Errorf("renew refresh lease: %w", err)
+		}
+		if cur.LeaseOwner != m.cfg.ProcessID || cur.Generation != leased.Generation {
+			return false, nil
+		}
+		cur.LeaseUntil = m.now().Add(m.cfg.LeaseDuration)
+		_, err = m.cfg.Store.UpdateConnection(ctx, cur)
+		if err == nil {
+			return true, nil
+		}
+		if !errors.Is(err, mcpgate.ErrConflict) {
+			return !errors.Is(err, mcpgate.ErrNotFound), fmt.Errorf("renew refresh lease: %w", err)
+		}
+	}
+	return true, fmt.Errorf("renew refresh lease of %s: %w", leased.ID, mcpgate.ErrConflict)
 }
 
 // storeUnavailable reports whether a write failed for want of the store,

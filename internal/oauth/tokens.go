@@ -49,6 +49,11 @@ var ErrRefreshFailing = errors.New("the upstream token expired and its refresh i
 const (
 	missingTTL = 30 * time.Second // re-check the store for a connection made elsewhere (the change feed tells sooner)
 	reloadTTL  = 30 * time.Second // re-read a known connection for changes made elsewhere (likewise)
+	// refreshTimeout bounds one refresh flight: waiting for another
+	// process's refresh, discovery, the token request (itself at most 10 s)
+	// and storing the result. The lease is renewed meanwhile, so it need not
+	// cover this.
+	refreshTimeout = 20 * time.Second
 )
 
 // entry is the in-process view of one connection.
@@ -277,7 +282,7 @@ func (m *Manager) startFlight(e *entry) *flight {
 	e.flight = f
 	observed := e.conn
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), m.cfg.LeaseDuration)
+		ctx, cancel := context.WithTimeout(context.Background(), refreshTimeout)
 		defer cancel()
 		c, err := m.refresh(ctx, observed)
 		e.mu.Lock()
