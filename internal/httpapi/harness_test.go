@@ -54,7 +54,8 @@ type gatewayOptions struct {
 	maxBody         int64
 	upstreamTimeout time.Duration
 	now             func() time.Time
-	policyFile      string // a policy file to enforce
+	policyFile      string        // a policy file to enforce
+	auditInterval   time.Duration // the audit writer's flush interval (default 10 ms)
 }
 
 func newGateway(t testing.TB, o gatewayOptions) *gateway {
@@ -96,7 +97,10 @@ func newGateway(t testing.TB, o gatewayOptions) *gateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	aw, err := audit.NewWriter(audit.Options{Store: st, Logger: log, FlushInterval: 10 * time.Millisecond})
+	if o.auditInterval == 0 {
+		o.auditInterval = 10 * time.Millisecond
+	}
+	aw, err := audit.NewWriter(audit.Options{Store: st, Logger: log, FlushInterval: o.auditInterval})
 	if err != nil {
 		t.Fatal(err)
 	}

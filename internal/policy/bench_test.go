@@ -6,52 +6,26 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mcpgate/mcpgate/internal/policy/policygen"
 )
 
-// benchPolicy is 100 rules with argument conditions over five servers: for
-// each, eight tools with an allow rule and a deny rule, plus two
-// server-wide rules; then ten rules on glob servers that every call meets.
+// benchPolicy is policygen's 100 rules (servers github, gitlab, stripe,
+// slack and jira).
 func benchPolicy(tb testing.TB) *Policy {
 	tb.Helper()
-	var b strings.Builder
-	b.WriteString("defaults:\n  \"*\": deny\nrules:\n")
-	n := 0
-	rule := func(format string, args ...any) {
-		n++
-		fmt.Fprintf(&b, "  - id: r%d\n", n)
-		fmt.Fprintf(&b, format, args...)
-	}
-	for _, s := range []string{"github", "gitlab", "stripe", "slack", "jira"} {
-		for t := range 8 {
-			rule("    server: %s\n    tools: [op_%d]\n    effect: allow\n    when: 'args.repo.startsWith(\"acme/\") && args.count <= %d.0'\n", s, t, 50+t)
-			rule("    server: %s\n    tools: [op_%d]\n    effect: deny\n    when: 'has(args.force) && args.force == true'\n", s, t)
-		}
-		rule("    server: %s\n    tools: [\"delete_*\"]\n    effect: deny\n    when: 'now.getHours(\"Europe/Paris\") < 9 || now.getHours(\"Europe/Paris\") >= 18'\n", s)
-		rule("    server: %s\n    tools: [\"*\"]\n    users: [\"bot-*\"]\n    effect: deny\n    when: 'args.amount > 1000.0'\n", s)
-	}
-	for i := range 10 {
-		switch i % 4 {
-		case 0:
-			rule("    server: \"*\"\n    effect: deny\n    when: 'has(args.path) && args.path.contains(\"..\")'\n")
-		case 1:
-			rule("    server: \"git*\"\n    effect: deny\n    when: '\"secret\" in args.labels'\n")
-		case 2:
-			rule("    server: \"*\"\n    effect: deny\n    mode: dry-run\n    when: 'has(args.amount) && args.amount > %d.0'\n", 500+i)
-		case 3:
-			rule("    server: \"*\"\n    users: [\"team-*\"]\n    effect: deny\n    when: 'has(args.title) && args.title.matches(\"(?i)drop table\")'\n")
-		}
-	}
+	src, n, _ := policygen.Hundred("github", "")
 	if n != 100 {
 		tb.Fatalf("bench policy has %d rules", n)
 	}
-	p, err := Parse([]byte(b.String()))
+	p, err := Parse([]byte(src))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return p
 }
 
-var benchArgs = []byte(`{"repo":"acme/api","title":"Fix the login bug","count":5,"labels":["bug","p1"],"amount":250.5,"body":"Steps to reproduce: open the page, click login."}`)
+var benchArgs = []byte(policygen.Args)
 
 // benchInputs is a mix of calls and the rule that decides each.
 func benchInputs(tb testing.TB) ([]Input, []string) {
