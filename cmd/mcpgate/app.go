@@ -123,6 +123,10 @@ func NewApp(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.
 		Store: a.store, Sealer: keyring, Credentials: serverCredentials{reg}, HTTPClient: oauthClient,
 		PublicURL: cfg.PublicURL, LinkKey: linkKey, IdentityProvider: idp, Logger: log,
 	})
+	promReg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "mcpgate_upstream_connections_in_memory",
+		Help: "Upstream connections this process holds in memory, access tokens unsealed (idle ones leave after 15 minutes).",
+	}, func() float64 { return float64(a.oauth.CachedConnections()) }))
 
 	a.grants = grants.New(a.store, nil, log)
 	a.sessions = proxy.NewSessions(a.store)

@@ -79,6 +79,10 @@ func TestServeDrainsOnSIGTERM(t *testing.T) {
 	if code, body := get(t, p.URL+"/readyz"); code != http.StatusOK || body != "ready\n" {
 		t.Errorf("/readyz before SIGTERM = %d %q", code, body)
 	}
+	// The upstream here has no OAuth: no upstream token is held in memory.
+	if code, body := get(t, p.URL+"/metrics"); code != http.StatusOK || !strings.Contains(body, "\nmcpgate_upstream_connections_in_memory 0\n") {
+		t.Errorf("/metrics = %d, without mcpgate_upstream_connections_in_memory 0", code)
+	}
 
 	p.terminate()
 	sigterm := time.Now()

@@ -36,8 +36,7 @@ func (m *Manager) acquireIssuer(ctx context.Context, issuer string) func() {
 // is still the current one it is refreshed (or the winner's re-read); the
 // caller then retries once with Token.
 func (m *Manager) Rejected(ctx context.Context, cred Credential) error {
-	e := m.entryFor(connKey{cred.Server, cred.User})
-	e.mu.Lock()
+	e := m.lockedEntry(connKey{cred.Server, cred.User})
 	if e.conn.ID == cred.ConnectionID && e.conn.Generation > cred.Generation {
 		e.mu.Unlock()
 		return nil // already refreshed
@@ -169,8 +168,7 @@ func (m *Manager) sweep(ctx context.Context) time.Duration {
 		return next
 	}
 	for _, c := range conns {
-		e := m.entryFor(connKey{c.Server, c.User})
-		e.mu.Lock()
+		e := m.lockedEntry(connKey{c.Server, c.User})
 		if e.conn.ID != c.ID || c.Version > e.conn.Version {
 			if err := m.adopt(e, c); err != nil {
 				m.log.Warn("cannot open connection tokens", "connection", c.ID, "err", err)
@@ -191,6 +189,7 @@ func (m *Manager) sweep(ctx context.Context) time.Duration {
 		e.mu.Unlock()
 	}
 	m.recordUses(ctx)
+	m.evictIdle(now)
 	if _, err := m.cfg.Store.DeleteAuthRequestsBefore(ctx, now.Add(-time.Minute)); err != nil && ctx.Err() == nil {
 		m.log.Warn("clearing expired authorization requests failed", "err", err)
 	}
@@ -200,13 +199,7 @@ func (m *Manager) sweep(ctx context.Context) time.Duration {
 // recordUses writes the last use of the connections used here since it was
 // last written, at most once a minute each.
 func (m *Manager) recordUses(ctx context.Context) {
-	m.mu.Lock()
-	entries := make([]*entry, 0, len(m.entries))
-	for _, e := range m.entries {
-		entries = append(entries, e)
-	}
-	m.mu.Unlock()
-	for _, e := range entries {
+	for _, e := range m.snapshot() {
 		e.mu.Lock()
 		if e.conn.ID != "" && e.lastUsed.After(e.conn.LastUsedAt.Add(time.Minute)) {
 			m.recordUse(ctx, e)

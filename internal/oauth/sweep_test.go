@@ -102,3 +102,67 @@ func TestSweepReadsOnlyDueConnections(t *testing.T) {
 		}
 	}
 }
+
+// A connection unused for a while leaves memory with its unsealed token; the
+// next call reads it from the store again and gets the same token. A
+// connection in use stays.
+func TestSweepEvictsIdleConnections(t *testing.T) {
+	f := newFixture(t, oauthtest.AuthServerOptions{}, oauthtest.ProtectedMCPServerOptions{})
+	clk := &clock{t: time.Now()}
+	mgr := f.managerOn(f.store, "proc-1", clk.now)
+	ctx := t.Context()
+	for _, user := range []string{"idle", "busy"} {
+		started, err := mgr.Start(ctx, "upstream", user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := mgr.Complete(ctx, f.authorize(started.AuthorizationURL)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := map[string]string{}
+	for _, user := range []string{"idle", "busy"} {
+		cred, err := mgr.Token(ctx, "upstream", user)
+		if err != nil || cred.Token == "" {
+			t.Fatalf("%s: token %q, %v", user, cred.Token, err)
+		}
+		before[user] = cred.Token
+	}
+	if n := mgr.CachedConnections(); n != 2 {
+		t.Fatalf("%d connections in memory after two calls, want 2", n)
+	}
+
+	// Twenty idle minutes, in which only busy is called (the access tokens
+	// live an hour, so nothing is due for refresh).
+	for range 4 {
+		clk.advance(5 * time.Minute)
+		if _, err := mgr.Token(ctx, "upstream", "busy"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { mgr.Run(runCtx); close(done) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for mgr.CachedConnections() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 10 s of sweeps: %d connections in memory, want 1 (busy)", mgr.CachedConnections())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stop()
+	<-done
+
+	for _, user := range []string{"idle", "busy"} {
+		cred, err := mgr.Token(ctx, "upstream", user)
+		if err != nil || cred.Token != before[user] {
+			t.Errorf("%s after the sweep: token changed or failed (%v)", user, err)
+		}
+	}
+	if n := mgr.CachedConnections(); n != 2 {
+		t.Errorf("%d connections in memory after calling both again, want 2", n)
+	}
+	if got := f.as.Stats().Refreshes; got != 0 {
+		t.Errorf("%d refreshes, want none: eviction must not cost a token", got)
+	}
+}

@@ -69,6 +69,7 @@ type entry struct {
 	retryAt   time.Time
 	failures  int
 	lastUsed  time.Time
+	evicted   bool // dropped from Manager.entries: look the key up again
 }
 
 type flight struct {
@@ -87,14 +88,80 @@ func (m *Manager) entryFor(k connKey) *entry {
 	return e
 }
 
+// lockedEntry returns the live entry of k with its mutex held. An entry
+// evicted between the lookup and the lock is looked up again, so that no
+// two entries of one connection (and so no two refresh flights) coexist.
+func (m *Manager) lockedEntry(k connKey) *entry {
+	for {
+		e := m.entryFor(k)
+		e.mu.Lock()
+		if !e.evicted {
+			return e
+		}
+		e.mu.Unlock()
+	}
+}
+
+// evictIdleAfter is how long an entry, and the unsealed access token in it,
+// stays in memory without being used or refreshed here. Evicted connections
+// are read from the store again on their next call.
+const evictIdleAfter = 15 * time.Minute
+
+// evictIdle drops the entries idle for evictIdleAfter, except those with a
+// refresh in flight or backing off (their state lives in the entry).
+func (m *Manager) evictIdle(now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k, e := range m.entries {
+		// An entry locked now is in use (perhaps loading from the store):
+		// not idle, and not to be waited for while m.mu stalls every call.
+		if !e.mu.TryLock() {
+			continue
+		}
+		last := e.loadedAt
+		if e.lastUsed.After(last) {
+			last = e.lastUsed
+		}
+		if e.flight == nil && now.Sub(last) > evictIdleAfter && !now.Before(e.retryAt) {
+			e.evicted, e.access, e.conn = true, "", mcpgate.Connection{}
+			delete(m.entries, k)
+		}
+		e.mu.Unlock()
+	}
+}
+
+// CachedConnections is the number of connections whose access token this
+// process holds in memory, unsealed.
+func (m *Manager) CachedConnections() int {
+	n := 0
+	for _, e := range m.snapshot() {
+		e.mu.Lock()
+		if e.access != "" {
+			n++
+		}
+		e.mu.Unlock()
+	}
+	return n
+}
+
+// snapshot returns the entries, so that they can be locked one by one
+// without holding m.mu (an entry's lock may be held across a store read).
+func (m *Manager) snapshot() []*entry {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]*entry, 0, len(m.entries))
+	for _, e := range m.entries {
+		out = append(out, e)
+	}
+	return out
+}
+
 // forgetServer marks every cached connection to server stale, so that a
 // connection made or removed is seen on the next call. Entries are kept, not
 // deleted: a refresh in flight stays the only one for its connection.
 func (m *Manager) forgetServer(server string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for k, e := range m.entries {
-		if k.server == server || server == "" {
+	for _, e := range m.snapshot() {
+		if e.key.server == server || server == "" {
 			e.mu.Lock()
 			e.loadedAt = time.Time{}
 			e.mu.Unlock()
@@ -127,7 +194,7 @@ func (m *Manager) Token(ctx context.Context, server, user string) (Credential, e
 		users = append(users, "")
 	}
 	for _, u := range users {
-		cred, ok, err := m.tokenFrom(ctx, m.entryFor(connKey{server, u}))
+		cred, ok, err := m.tokenFrom(ctx, m.lockedEntry(connKey{server, u}))
 		if err != nil || ok {
 			return cred, err
 		}
@@ -135,8 +202,8 @@ func (m *Manager) Token(ctx context.Context, server, user string) (Credential, e
 	return Credential{}, nil
 }
 
+// tokenFrom is Token for one entry, which the caller has locked.
 func (m *Manager) tokenFrom(ctx context.Context, e *entry) (Credential, bool, error) {
-	e.mu.Lock()
 	now := m.now()
 	stale := e.loadedAt.IsZero() ||
 		e.missing && now.Sub(e.loadedAt) > missingTTL ||
