@@ -433,6 +433,18 @@ func StartGateway(t testing.TB, opts *Options) *Gateway {
 				return false
 			}
 			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return false
+			}
+			// And this gateway: until it has bound the port, another test's
+			// gateway may hold it, and that one refuses our admin token
+			// (ours then exits with "address already in use").
+			req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/api/v1/servers", port), nil)
+			req.Header.Set("Authorization", "Bearer "+g.AdminToken)
+			if resp, err = hc.Do(req); err != nil {
+				return false
+			}
+			resp.Body.Close()
 			return resp.StatusCode == http.StatusOK
 		})
 	g.proc = p
