@@ -97,4 +97,10 @@ type OAuthStore interface {
 	TakeAuthRequest(ctx context.Context, stateHash string) (AuthRequest, error)
 	// DeleteAuthRequestsBefore removes requests that expired before t.
 	DeleteAuthRequestsBefore(ctx context.Context, t time.Time) (int, error)
+	// ListAuthRequests returns the requests not taken or deleted yet.
+	ListAuthRequests(ctx context.Context) ([]AuthRequest, error)
+	// SwapAuthRequestVerifier replaces the request's sealed CodeVerifier
+	// with next if it is still old (key rotation): ErrConflict if it
+	// changed, ErrNotFound if the request is gone.
+	SwapAuthRequestVerifier(ctx context.Context, stateHash string, old, next []byte) error
 }

@@ -72,7 +72,7 @@ func (r *Rotator) Rotate(ctx context.Context) (primaryID string, rewrapped int, 
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	p := &pass{Rotator: r, primary: r.keys.PrimaryID()}
-	for _, step := range []func(context.Context) error{p.servers, p.connections, p.oauthClients, p.meta} {
+	for _, step := range []func(context.Context) error{p.servers, p.connections, p.oauthClients, p.authRequests, p.meta} {
 		if err := step(ctx); err != nil {
 			return p.primary, p.n, fmt.Errorf("key rotation (after %d values rewrapped): %w", p.n, err)
 		}
@@ -259,6 +259,47 @@ func (p *pass) oauthClients(ctx context.Context) error {
 			},
 			p.store.UpdateOAuthClient,
 			func(ctx context.Context) (mcpgate.OAuthClient, error) { return p.store.GetOAuthClient(ctx, c.Issuer) })
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// authRequests rewraps the PKCE verifiers of authorizations in progress,
+// so that a callback arriving after the old key is removed still works.
+func (p *pass) authRequests(ctx context.Context) error {
+	all, err := p.store.ListAuthRequests(ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range all {
+		what := fmt.Sprintf("authorization in progress for server %q, user %q", r.Server, r.User)
+		err := record(ctx, p, what, r,
+			func(r mcpgate.AuthRequest) (mcpgate.AuthRequest, int, error) {
+				v, changed, err := p.rewrap(r.CodeVerifier)
+				if err != nil || !changed {
+					return r, 0, err
+				}
+				r.CodeVerifier = v
+				return r, 1, nil
+			},
+			func(ctx context.Context, old, next mcpgate.AuthRequest) error {
+				return p.store.SwapAuthRequestVerifier(ctx, r.StateHash, old.CodeVerifier, next.CodeVerifier)
+			},
+			func(ctx context.Context) (mcpgate.AuthRequest, error) {
+				// Only another rotation changes a verifier: re-read it.
+				all, err := p.store.ListAuthRequests(ctx)
+				if err != nil {
+					return mcpgate.AuthRequest{}, err
+				}
+				for _, cur := range all {
+					if cur.StateHash == r.StateHash {
+						return cur, nil
+					}
+				}
+				return mcpgate.AuthRequest{}, mcpgate.ErrNotFound
+			})
 		if err != nil {
 			return err
 		}

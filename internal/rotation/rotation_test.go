@@ -71,6 +71,10 @@ func credentialAAD(id string) string {
 	return "connection/" + id + "/grant_credential"
 }
 
+const pendingState = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"
+
+func verifierAAD(stateHash string) string { return "auth_request/" + stateHash + "/verifier" }
+
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
 // fixture is a store holding sealed values of every kind.
@@ -129,6 +133,13 @@ func newFixture(t *testing.T, k *seal.Keyring) (*fixture, int) {
 		}
 	}
 	n += 2
+	// An authorization in progress: its PKCE verifier must survive the
+	// removal of the old key until the callback comes.
+	if err := f.st.CreateAuthRequest(ctx, mcpgate.AuthRequest{StateHash: pendingState, Server: "headers", User: "alice",
+		CodeVerifier: mustSeal(t, k, "verifier-1", verifierAAD(pendingState)), CreatedAt: t0, ExpiresAt: t0.Add(10 * time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	n++
 	if _, err := f.st.PutMetaIfAbsent(ctx, "unrelated", "not sealed"); err != nil {
 		t.Fatal(err)
 	}
@@ -198,6 +209,11 @@ func (f *fixture) checkOpens(t *testing.T, k *seal.Keyring) {
 		}
 		open("meta "+key, b, "meta/"+key, "value of "+key)
 	}
+	pending, err := f.st.ListAuthRequests(ctx)
+	if err != nil || len(pending) != 1 {
+		t.Fatalf("ListAuthRequests = %v, %v; want the pending one", pending, err)
+	}
+	open("PKCE verifier", pending[0].CodeVerifier, verifierAAD(pendingState), "verifier-1")
 	if v, err := f.st.GetMeta(ctx, "unrelated"); err != nil || v != "not sealed" {
 		t.Errorf("unrelated meta = %q, %v", v, err)
 	}

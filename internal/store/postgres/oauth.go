@@ -343,6 +343,51 @@ func (db *DB) TakeAuthRequest(ctx context.Context, stateHash string) (mcpgate.Au
 	return r, nil
 }
 
+// ListAuthRequests implements mcpgate.OAuthStore.
+func (db *DB) ListAuthRequests(ctx context.Context) ([]mcpgate.AuthRequest, error) {
+	rows, err := db.pool.Query(ctx, `SELECT `+authRequestColumns+` FROM auth_requests ORDER BY created_at, state_hash`)
+	if err != nil {
+		return nil, fmt.Errorf("list auth requests: %w", err)
+	}
+	defer rows.Close()
+	var out []mcpgate.AuthRequest
+	for rows.Next() {
+		var (
+			r                mcpgate.AuthRequest
+			created, expires pgtype.Timestamptz
+		)
+		if err := rows.Scan(&r.StateHash, &r.Server, &r.User, &r.Issuer, &r.ClientID, &r.CodeVerifier, &r.RedirectURI, &r.Resource, &r.Scopes, &created, &expires); err != nil {
+			return nil, fmt.Errorf("list auth requests: %w", err)
+		}
+		r.CreatedAt, r.ExpiresAt = fromTS(created), fromTS(expires)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list auth requests: %w", err)
+	}
+	return out, nil
+}
+
+// SwapAuthRequestVerifier implements mcpgate.OAuthStore.
+func (db *DB) SwapAuthRequestVerifier(ctx context.Context, stateHash string, old, next []byte) error {
+	var swapped, exists bool
+	err := db.pool.QueryRow(ctx, `
+		WITH swap AS (
+			UPDATE auth_requests SET code_verifier = $3 WHERE state_hash = $1 AND code_verifier = $2 RETURNING 1
+		)
+		SELECT EXISTS (SELECT 1 FROM swap), EXISTS (SELECT 1 FROM auth_requests WHERE state_hash = $1)`,
+		stateHash, old, next).Scan(&swapped, &exists)
+	switch {
+	case err != nil:
+		return fmt.Errorf("swap auth request verifier: %w", err)
+	case swapped:
+		return nil
+	case !exists:
+		return fmt.Errorf("auth request: %w", mcpgate.ErrNotFound)
+	}
+	return fmt.Errorf("auth request: verifier changed: %w", mcpgate.ErrConflict)
+}
+
 // DeleteAuthRequestsBefore implements mcpgate.OAuthStore.
 func (db *DB) DeleteAuthRequestsBefore(ctx context.Context, t time.Time) (int, error) {
 	tag, err := db.pool.Exec(ctx, `DELETE FROM auth_requests WHERE expires_at < $1`, t)

@@ -386,6 +386,59 @@ func (db *DB) TakeAuthRequest(ctx context.Context, stateHash string) (mcpgate.Au
 	return r, nil
 }
 
+// ListAuthRequests implements mcpgate.OAuthStore.
+func (db *DB) ListAuthRequests(ctx context.Context) ([]mcpgate.AuthRequest, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT `+authRequestColumns+` FROM auth_requests ORDER BY created_at, state_hash`)
+	if err != nil {
+		return nil, fmt.Errorf("list auth requests: %w", err)
+	}
+	defer rows.Close()
+	var out []mcpgate.AuthRequest
+	for rows.Next() {
+		var (
+			r                mcpgate.AuthRequest
+			scopes           string
+			created, expires sql.NullInt64
+		)
+		if err := rows.Scan(&r.StateHash, &r.Server, &r.User, &r.Issuer, &r.ClientID, &r.CodeVerifier, &r.RedirectURI, &r.Resource, &scopes, &created, &expires); err != nil {
+			return nil, fmt.Errorf("list auth requests: %w", err)
+		}
+		if r.Scopes, err = unmarshalStrings(scopes); err != nil {
+			return nil, fmt.Errorf("auth request: decode scopes: %w", err)
+		}
+		r.CreatedAt, r.ExpiresAt = fromMicros(created), fromMicros(expires)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list auth requests: %w", err)
+	}
+	return out, nil
+}
+
+// SwapAuthRequestVerifier implements mcpgate.OAuthStore.
+func (db *DB) SwapAuthRequestVerifier(ctx context.Context, stateHash string, old, next []byte) error {
+	res, err := db.write.ExecContext(ctx, `UPDATE auth_requests SET code_verifier = ? WHERE state_hash = ? AND code_verifier = ?`, next, stateHash, old)
+	if err != nil {
+		return fmt.Errorf("swap auth request verifier: %w", err)
+	}
+	n, err := affected(res)
+	if err != nil {
+		return fmt.Errorf("swap auth request verifier: %w", err)
+	}
+	if n == 1 {
+		return nil
+	}
+	var exists int
+	err = db.write.QueryRowContext(ctx, `SELECT count(*) FROM auth_requests WHERE state_hash = ?`, stateHash).Scan(&exists)
+	switch {
+	case err != nil:
+		return fmt.Errorf("swap auth request verifier: %w", err)
+	case exists == 0:
+		return fmt.Errorf("auth request: %w", mcpgate.ErrNotFound)
+	}
+	return fmt.Errorf("auth request: verifier changed: %w", mcpgate.ErrConflict)
+}
+
 // DeleteAuthRequestsBefore implements mcpgate.OAuthStore.
 func (db *DB) DeleteAuthRequestsBefore(ctx context.Context, t time.Time) (int, error) {
 	res, err := db.write.ExecContext(ctx, `DELETE FROM auth_requests WHERE expires_at < ?`, t.UnixMicro())

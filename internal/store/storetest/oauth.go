@@ -382,3 +382,47 @@ func testAuthRequestDeleteBefore(t *testing.T, s mcpgate.Store) {
 		t.Errorf("DeleteAuthRequestsBefore(all) = %d, %v; want 1, nil", n, err)
 	}
 }
+
+// testAuthRequestListSwap: key rotation lists the pending requests and
+// swaps each sealed verifier only if it is still the one it read.
+func testAuthRequestListSwap(t *testing.T, s mcpgate.Store) {
+	ctx := t.Context()
+	if got, err := s.ListAuthRequests(ctx); err != nil || len(got) != 0 {
+		t.Fatalf("ListAuthRequests(empty) = %v, %v; want none", got, err)
+	}
+	first := newAuthRequest("first", "github", "alice")
+	second := newAuthRequest("second", "jira", "")
+	second.Scopes, second.CreatedAt = nil, at(time.Second)
+	mustCreateAuthRequest(t, s, first)
+	mustCreateAuthRequest(t, s, second)
+	got, err := s.ListAuthRequests(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := diff([]mcpgate.AuthRequest{first, second}, got); d != "" {
+		t.Errorf("ListAuthRequests (-want +got):\n%s", d)
+	}
+
+	rewrapped := append([]byte("sealed:rewrapped\x00"), allBytes()...)
+	if err := s.SwapAuthRequestVerifier(ctx, first.StateHash, []byte("sealed:stale"), rewrapped); !errors.Is(err, mcpgate.ErrConflict) {
+		t.Errorf("SwapAuthRequestVerifier(stale old) = %v, want ErrConflict", err)
+	}
+	if err := s.SwapAuthRequestVerifier(ctx, first.StateHash, first.CodeVerifier, rewrapped); err != nil {
+		t.Fatalf("SwapAuthRequestVerifier: %v", err)
+	}
+	taken, err := s.TakeAuthRequest(ctx, first.StateHash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := first
+	want.CodeVerifier = rewrapped
+	if d := diff(want, taken); d != "" {
+		t.Errorf("taken after the swap (-want +got):\n%s", d)
+	}
+	if err := s.SwapAuthRequestVerifier(ctx, first.StateHash, rewrapped, first.CodeVerifier); !errors.Is(err, mcpgate.ErrNotFound) {
+		t.Errorf("SwapAuthRequestVerifier(taken) = %v, want ErrNotFound", err)
+	}
+	if got, err := s.ListAuthRequests(ctx); err != nil || len(got) != 1 || got[0].StateHash != second.StateHash {
+		t.Errorf("ListAuthRequests after a take = %v, %v; want only the second", got, err)
+	}
+}

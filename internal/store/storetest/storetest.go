@@ -76,6 +76,7 @@ func Run(t *testing.T, open func(t *testing.T) mcpgate.Store) {
 		{"AuthRequestConcurrentTake2", func(t *testing.T, s mcpgate.Store) { testAuthRequestConcurrentTake(t, s, 2) }},
 		{"AuthRequestConcurrentTake8", func(t *testing.T, s mcpgate.Store) { testAuthRequestConcurrentTake(t, s, 8) }},
 		{"AuthRequestDeleteBefore", testAuthRequestDeleteBefore},
+		{"AuthRequestListSwap", testAuthRequestListSwap},
 		{"AuditAppend", testAuditAppend},
 		{"AuditText", testAuditText},
 		{"AuditQuery", testAuditQuery},
