@@ -1,10 +1,7 @@
 package httpapi_test
 
 import (
-	"bytes"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -17,17 +14,10 @@ import (
 // BenchmarkPolicyOverhead is M4 in one process: the same tools/call with
 // arguments through a gateway without policy and through one enforcing
 // policygen's 100 rules (the call meets seven), each writing its audit log
-// as in production. The difference in ns/op between the two is what policy
-// and audit cost a call (client and canned upstream included in both).
+// as in production. The difference in cpu-ns/op between the two is what
+// policy and audit cost a call (client and canned upstream are in both).
 func BenchmarkPolicyOverhead(b *testing.B) {
-	const answer = "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"ok\"}]}}\n\n"
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "text/event-stream")
-		w.WriteHeader(200)
-		io.WriteString(w, answer)
-	}))
-	b.Cleanup(up.Close)
+	up := cannedUpstream(b)
 	src, _, _ := policygen.Hundred("bench", "noop")
 	file := filepath.Join(b.TempDir(), "policy.yaml")
 	if err := os.WriteFile(file, []byte(src), 0o600); err != nil {
@@ -39,30 +29,10 @@ func BenchmarkPolicyOverhead(b *testing.B) {
 		gw := newGateway(b, gatewayOptions{policyFile: tc.policy, auditInterval: audit.DefaultFlushInterval})
 		gw.addServer("bench", up.URL, nil)
 		tok := gw.grant("bench", "", "bench").Token
-		url := gw.mcpURL("bench")
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			cpu0 := processCPU(b)
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
-					req.Header.Set("Authorization", "Bearer "+tok)
-					req.Header.Set("Content-Type", "application/json")
-					req.Header.Set("Accept", "application/json, text/event-stream")
-					req.Header.Set("MCP-Protocol-Version", "2025-11-25")
-					resp, err := client.Do(req)
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					got, _ := io.ReadAll(resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != 200 || !bytes.Contains(got, []byte(`"text":"ok"`)) {
-						b.Errorf("status %d: %s", resp.StatusCode, got)
-						return
-					}
-				}
-			})
+			postCalls(b, client, gw.mcpURL("bench"), tok, body)
 			// CPU rather than wall time: on a shared machine it counts the
 			// work, not the waits for a core.
 			b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N), "cpu-ns/op")
