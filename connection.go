@@ -18,8 +18,10 @@ type Connection struct {
 	// the tokens were issued to; refresh and revocation go there.
 	Issuer   string
 	ClientID string
-	// GrantType is how tokens are obtained: "authorization_code" or
-	// "client_credentials".
+	// GrantType is how tokens are obtained: "authorization_code",
+	// "client_credentials", "jwt_bearer" (an assertion handed over),
+	// "id_jag" (enterprise-managed) or "workload_identity" (the gateway's
+	// own token file, read for each new access token).
 	GrantType string
 	// Resource is the RFC 8707 resource indicator the tokens are for; it is
 	// sent on every token request, refreshes included.
@@ -35,8 +37,8 @@ type Connection struct {
 	// for each new access token, sealed: the assertion itself (GrantType
 	// jwt_bearer, a workload identity token) or the user's identity
 	// provider ID token that is exchanged for one (id_jag, enterprise-managed
-	// authorization). Nil for other grants. It is never sent anywhere but
-	// the token endpoints it was given for.
+	// authorization). Nil for other grants, workload_identity included. It
+	// is never sent anywhere but the token endpoints it was given for.
 	GrantCredential []byte
 	TokenType       string
 	ExpiresAt       time.Time // zero: unknown lifetime

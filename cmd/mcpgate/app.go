@@ -122,6 +122,7 @@ func NewApp(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.
 	a.oauth = oauth.New(oauth.Config{
 		Store: a.store, Sealer: keyring, Credentials: serverCredentials{reg}, HTTPClient: oauthClient,
 		PublicURL: cfg.PublicURL, LinkKey: linkKey, IdentityProvider: idp, Logger: log,
+		WorkloadIdentityTokenFile: cfg.WorkloadIdentityTokenFile,
 	})
 	promReg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "mcpgate_upstream_connections_in_memory",

@@ -14,7 +14,7 @@ import (
 func newConnectCmd() *cobra.Command {
 	var req adminapi.ConnectRequest
 	cmd := &cobra.Command{
-		Use:   "connect SERVER (--user USER | --shared) [--client-credentials | --assertion-file F | --id-token-file F]",
+		Use:   "connect SERVER (--user USER | --shared) [--client-credentials | --workload-identity | --assertion-file F | --id-token-file F]",
 		Short: "Connect a user, or the whole gateway, to an upstream server through OAuth",
 		Long: `Connect a user, or the whole gateway, to an upstream server through OAuth.
 
@@ -29,11 +29,18 @@ server trusts, such as a workload identity token, with the JWT-bearer grant
 configured enterprise identity provider (identity_provider in the config)
 for an ID-JAG and presents that (enterprise-managed authorization). Either
 is kept sealed and presented again for each new access token until it
-expires. "-" reads the token from standard input.`,
+expires. "-" reads the token from standard input.
+
+With --workload-identity the gateway presents its own workload identity
+token with the JWT-bearer grant: the file named by
+workload_identity_token_file in its config (a Kubernetes projected service
+account token, say), read again for each new access token, so a token the
+platform rotates is always presented fresh. The connection is shared.`,
 		Example: `  mcpgate connect github --user ann@example.com
   mcpgate connect notion --shared
   mcpgate connect billing --client-credentials
-  mcpgate connect search --shared --assertion-file /var/run/secrets/tokens/mcp
+  mcpgate connect search --shared --assertion-file ./workload.jwt
+  mcpgate connect search --workload-identity
   mcpgate connect crm --user ann@example.com --id-token-file ann.jwt`,
 		Args: exactArgs("SERVER"),
 	}
@@ -42,12 +49,19 @@ expires. "-" reads the token from standard input.`,
 	fl.StringVar(&req.User, "user", "", "connect this user (their own connection)")
 	fl.BoolVar(&req.Shared, "shared", false, "make the server's shared connection, used for every user")
 	fl.BoolVar(&req.ClientCredentials, "client-credentials", false, "get the shared connection with the OAuth client credentials grant (implies --shared)")
+	fl.BoolVar(&req.WorkloadIdentity, "workload-identity", false, "get the shared connection with the gateway's workload identity token file and the JWT-bearer grant (implies --shared)")
 	assertionFile := fl.String("assertion-file", "", "connect with the JWT-bearer grant, presenting the JWT in this file (- for standard input)")
 	idTokenFile := fl.String("id-token-file", "", "connect --user with enterprise-managed authorization, exchanging the ID token in this file (- for standard input)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		user := cmd.Flags().Changed("user")
-		if *assertionFile != "" && *idTokenFile != "" || req.ClientCredentials && (*assertionFile != "" || *idTokenFile != "") {
-			return usagef("use only one of --client-credentials, --assertion-file and --id-token-file")
+		ways := 0
+		for _, set := range []bool{req.ClientCredentials, req.WorkloadIdentity, *assertionFile != "", *idTokenFile != ""} {
+			if set {
+				ways++
+			}
+		}
+		if ways > 1 {
+			return usagef("use only one of --client-credentials, --workload-identity, --assertion-file and --id-token-file")
 		}
 		var err error
 		if *assertionFile != "" {
@@ -68,9 +82,11 @@ expires. "-" reads the token from standard input.`,
 			return usagef("--user is empty")
 		case user && req.ClientCredentials:
 			return usagef("--client-credentials makes a shared connection; it cannot be used with --user")
+		case user && req.WorkloadIdentity:
+			return usagef("--workload-identity makes a shared connection (the identity is the gateway's); it cannot be used with --user")
 		case user && req.Shared:
 			return usagef("use only one of --user and --shared")
-		case req.ClientCredentials:
+		case req.ClientCredentials || req.WorkloadIdentity:
 			req.Shared = true
 		case !user && !req.Shared:
 			return usagef("--user or --shared is required")
@@ -89,7 +105,7 @@ expires. "-" reads the token from standard input.`,
 			if *out == jsonOutput {
 				return writeJSON(w, conn)
 			}
-			how := map[string]string{"client_credentials": "client credentials", "jwt_bearer": "JWT bearer", "id_jag": "enterprise-managed"}[conn.GrantType]
+			how := map[string]string{"client_credentials": "client credentials", "jwt_bearer": "JWT bearer", "id_jag": "enterprise-managed", "workload_identity": "workload identity"}[conn.GrantType]
 			if conn.User == "" {
 				fmt.Fprintf(w, "Connected %s for every user (shared connection, %s).\n", cell(conn.Server), how)
 			} else {

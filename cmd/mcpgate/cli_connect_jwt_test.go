@@ -13,7 +13,8 @@ import (
 const testJWT = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ3b3JrbG9hZCJ9.c2lnbmF0dXJl"
 
 // --assertion-file and --id-token-file send the token (read from a file or
-// standard input, trimmed) and print the connection.
+// standard input, trimmed), --workload-identity asks for the gateway's own,
+// and each prints the connection.
 func TestConnectWithTokens(t *testing.T) {
 	f := oauthGateway(t)
 	dir := t.TempDir()
@@ -30,9 +31,14 @@ func TestConnectWithTokens(t *testing.T) {
 	if !strings.HasPrefix(out, "Connected ann@example.com to gh (enterprise-managed).\n") {
 		t.Fatalf("id token:\n%s", out)
 	}
+	out = mustRun(t, "connect", "gh", "--workload-identity")
+	if !strings.HasPrefix(out, "Connected gh for every user (shared connection, workload identity).\n") {
+		t.Fatalf("workload identity:\n%s", out)
+	}
 	want := []adminapi.ConnectRequest{
 		{Server: "gh", Shared: true, Assertion: testJWT},
 		{Server: "gh", User: "ann@example.com", IDToken: testJWT},
+		{Server: "gh", Shared: true, WorkloadIdentity: true},
 	}
 	if got := f.ConnectRequests(); !reflect.DeepEqual(got, want) {
 		t.Errorf("requests sent = %+v\nwant            %+v", got, want)
@@ -53,9 +59,13 @@ func TestConnectWithTokensErrors(t *testing.T) {
 		wantStderr string
 	}{
 		{"both tokens", []string{"gh", "--user", "ann", "--assertion-file", tok, "--id-token-file", tok},
-			"mcpgate: use only one of --client-credentials, --assertion-file and --id-token-file\n"},
+			"mcpgate: use only one of --client-credentials, --workload-identity, --assertion-file and --id-token-file\n"},
 		{"client credentials and assertion", []string{"gh", "--client-credentials", "--assertion-file", tok},
-			"mcpgate: use only one of --client-credentials, --assertion-file and --id-token-file\n"},
+			"mcpgate: use only one of --client-credentials, --workload-identity, --assertion-file and --id-token-file\n"},
+		{"workload identity and assertion", []string{"gh", "--workload-identity", "--assertion-file", tok},
+			"mcpgate: use only one of --client-credentials, --workload-identity, --assertion-file and --id-token-file\n"},
+		{"workload identity for a user", []string{"gh", "--user", "ann", "--workload-identity"},
+			"mcpgate: --workload-identity makes a shared connection (the identity is the gateway's); it cannot be used with --user\n"},
 		{"id token without user", []string{"gh", "--shared", "--id-token-file", tok},
 			"mcpgate: --id-token-file connects a user: give --user\n"},
 		{"assertion without user or shared", []string{"gh", "--assertion-file", tok},

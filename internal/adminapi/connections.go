@@ -34,7 +34,7 @@ type ConnectionList struct {
 }
 
 // ConnectRequest starts a connection (POST /connections). With
-// ClientCredentials, Assertion or IDToken the gateway obtains the
+// ClientCredentials, Assertion, IDToken or WorkloadIdentity the gateway obtains the
 // connection at once, with no browser (201 Connection); otherwise it
 // answers 202 ConnectStarted and the user opens AuthorizationURL.
 type ConnectRequest struct {
@@ -48,6 +48,10 @@ type ConnectRequest struct {
 	// IDToken is the user's ID token from the configured enterprise
 	// identity provider (enterprise-managed authorization).
 	IDToken string `json:"id_token,omitempty"`
+	// WorkloadIdentity makes the shared connection with the gateway's own
+	// workload identity token (workload_identity_token_file in its
+	// config), read again for each new access token.
+	WorkloadIdentity bool `json:"workload_identity,omitempty"`
 }
 
 // ConnectStarted carries the URL the user must open to authorize.

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -74,6 +75,13 @@ type Config struct {
 	// enterprise-managed authorization: "mcpgate connect --id-token-file"
 	// exchanges a user's ID token there for an ID-JAG.
 	IdentityProvider IdentityProviderConfig `yaml:"identity_provider"`
+	// WorkloadIdentityTokenFile is where this gateway's workload identity
+	// token is kept up to date by its platform (a Kubernetes projected
+	// service account token, for example). "mcpgate connect --shared
+	// --workload-identity" connections present the file's current token
+	// with the JWT-bearer grant, read again for each new access token
+	// (MCPGATE_WORKLOAD_IDENTITY_TOKEN_FILE).
+	WorkloadIdentityTokenFile string `yaml:"workload_identity_token_file"`
 }
 
 // IdentityProviderConfig identifies the gateway at the enterprise identity
@@ -207,6 +215,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	set("MCPGATE_LOG_LEVEL", &c.Log.Level)
 	set("MCPGATE_IDP_TOKEN_ENDPOINT", &c.IdentityProvider.TokenEndpoint)
 	set("MCPGATE_IDP_CLIENT_ID", &c.IdentityProvider.ClientID)
+	set("MCPGATE_WORKLOAD_IDENTITY_TOKEN_FILE", &c.WorkloadIdentityTokenFile)
 	if v := getenv("MCPGATE_IDP_CLIENT_SECRET"); v != "" {
 		c.IdentityProvider.ClientSecret = Secret{Value: v}
 	}
@@ -329,6 +338,9 @@ func (c *Config) Validate() error {
 		if idp.ClientID == "" {
 			errs = append(errs, errors.New("identity_provider.client_id is required"))
 		}
+	}
+	if f := c.WorkloadIdentityTokenFile; f != "" && !filepath.IsAbs(f) {
+		errs = append(errs, fmt.Errorf("workload_identity_token_file %q must be an absolute path", f))
 	}
 	seen := map[string]bool{}
 	for i, s := range c.Servers {

@@ -30,14 +30,7 @@ func TestIdentityProvider(t *testing.T) {
 		{name: "unknown key", yaml: "identity_provider:\n  issuer: https://idp.example\n", wantErr: "field issuer not found"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := Default()
-			err := c.Decode(strings.NewReader(tc.yaml))
-			if err == nil {
-				err = c.ApplyEnv(func(k string) string { return tc.env[k] })
-			}
-			if err == nil {
-				err = c.Validate()
-			}
+			c, err := load(tc.yaml, tc.env)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("error = %v; want one containing %q", err, tc.wantErr)
@@ -52,4 +45,44 @@ func TestIdentityProvider(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestWorkloadIdentityTokenFile(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml string
+		env        map[string]string
+		want       string
+		wantErr    string
+	}{
+		{name: "absent"},
+		{name: "file", yaml: "workload_identity_token_file: /var/run/secrets/tokens/mcp\n", want: "/var/run/secrets/tokens/mcp"},
+		{name: "environment", env: map[string]string{"MCPGATE_WORKLOAD_IDENTITY_TOKEN_FILE": "/run/wif/token"}, want: "/run/wif/token"},
+		{name: "relative", yaml: "workload_identity_token_file: tokens/mcp\n", wantErr: "must be an absolute path"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := load(tc.yaml, tc.env)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error = %v; want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || c.WorkloadIdentityTokenFile != tc.want {
+				t.Fatalf("workload_identity_token_file = %q, %v; want %q", c.WorkloadIdentityTokenFile, err, tc.want)
+			}
+		})
+	}
+}
+
+// load decodes yaml, applies env and validates, as serve does.
+func load(yaml string, env map[string]string) (Config, error) {
+	c := Default()
+	err := c.Decode(strings.NewReader(yaml))
+	if err == nil {
+		err = c.ApplyEnv(func(k string) string { return env[k] })
+	}
+	if err == nil {
+		err = c.Validate()
+	}
+	return c, err
 }

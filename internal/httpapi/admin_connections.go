@@ -51,7 +51,7 @@ func (h *Handler) connect(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	direct := 0
-	for _, set := range []bool{req.ClientCredentials, req.Assertion != "", req.IDToken != ""} {
+	for _, set := range []bool{req.ClientCredentials, req.Assertion != "", req.IDToken != "", req.WorkloadIdentity} {
 		if set {
 			direct++
 		}
@@ -60,9 +60,11 @@ func (h *Handler) connect(w http.ResponseWriter, r *http.Request) error {
 	case req.Shared == (req.User != ""):
 		return mcpgate.Invalidf("name a user, or ask for the shared connection (one of user and shared)")
 	case direct > 1:
-		return mcpgate.Invalidf("use one of client_credentials, assertion and id_token")
+		return mcpgate.Invalidf("use one of client_credentials, assertion, id_token and workload_identity")
 	case req.ClientCredentials && !req.Shared:
 		return mcpgate.Invalidf("client credentials give a shared (service) connection; set shared")
+	case req.WorkloadIdentity && !req.Shared:
+		return mcpgate.Invalidf("the workload identity is the gateway's own: it gives a shared connection; set shared")
 	case req.IDToken != "" && req.Shared:
 		return mcpgate.Invalidf("an ID token is a user's; name the user")
 	}
@@ -76,6 +78,8 @@ func (h *Handler) connect(w http.ResponseWriter, r *http.Request) error {
 			c, err = h.OAuth.ConnectService(r.Context(), req.Server)
 		case req.Assertion != "":
 			c, err = h.OAuth.ConnectAssertion(r.Context(), req.Server, req.User, req.Assertion)
+		case req.WorkloadIdentity:
+			c, err = h.OAuth.ConnectWorkloadIdentity(r.Context(), req.Server)
 		default:
 			c, err = h.OAuth.ConnectEnterprise(r.Context(), req.Server, req.User, req.IDToken)
 		}

@@ -56,6 +56,7 @@ type gatewayOptions struct {
 	now             func() time.Time
 	policyFile      string        // a policy file to enforce
 	auditInterval   time.Duration // the audit writer's flush interval (default 10 ms)
+	workloadToken   string        // the gateway's workload identity token file
 }
 
 func newGateway(t testing.TB, o gatewayOptions) *gateway {
@@ -91,7 +92,7 @@ func newGateway(t testing.TB, o gatewayOptions) *gateway {
 	sessions := proxy.NewSessions(st)
 	mgr := oauth.New(oauth.Config{Store: st, Sealer: keys, Credentials: regCreds{reg},
 		HTTPClient: &http.Client{Timeout: 10 * time.Second}, PublicURL: "http://gateway.invalid", Logger: log,
-		LinkKey: []byte("0123456789abcdef0123456789abcdef")})
+		LinkKey: []byte("0123456789abcdef0123456789abcdef"), WorkloadIdentityTokenFile: o.workloadToken})
 	promReg := prometheus.NewRegistry()
 	pol, err := policyfile.New(o.policyFile, log)
 	if err != nil {

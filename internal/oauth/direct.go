@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -26,6 +27,11 @@ const (
 	// provider for an identity assertion authorization grant (ID-JAG) and
 	// presents that (MCP's enterprise-managed authorization extension).
 	grantIDJAG = "id_jag"
+	// grantWorkloadIdentity presents the gateway's own workload identity
+	// token with the JWT-bearer grant, read from
+	// Config.WorkloadIdentityTokenFile for each new access token, so that a
+	// token the platform rotates is never presented stale.
+	grantWorkloadIdentity = "workload_identity"
 
 	jwtBearerGrantType  = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 	tokenExchangeGrant  = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -47,7 +53,7 @@ type IdentityProvider struct {
 
 func directGrant(grantType string) bool {
 	switch grantType {
-	case grantClientCredentials, grantJWTBearer, grantIDJAG:
+	case grantClientCredentials, grantJWTBearer, grantIDJAG, grantWorkloadIdentity:
 		return true
 	}
 	return false
@@ -63,6 +69,40 @@ func (m *Manager) ConnectAssertion(ctx context.Context, server, user, assertion 
 		return mcpgate.Connection{}, err
 	}
 	return m.connectDirect(ctx, server, user, grantJWTBearer, assertion)
+}
+
+// ConnectWorkloadIdentity obtains the server's shared connection with the
+// gateway's workload identity token (Config.WorkloadIdentityTokenFile) and
+// the JWT-bearer grant. Nothing of the token is stored: the file is read
+// again for each new access token.
+func (m *Manager) ConnectWorkloadIdentity(ctx context.Context, server string) (mcpgate.Connection, error) {
+	assertion, err := m.workloadIdentityToken()
+	if err != nil {
+		return mcpgate.Connection{}, fmt.Errorf("%w: %w", mcpgate.ErrInvalid, err)
+	}
+	return m.connectDirect(ctx, server, "", grantWorkloadIdentity, assertion)
+}
+
+// workloadIdentityToken reads the gateway's current workload identity token.
+func (m *Manager) workloadIdentityToken() (string, error) {
+	path := m.cfg.WorkloadIdentityTokenFile
+	if path == "" {
+		return "", errors.New("this gateway has no workload identity token file (workload_identity_token_file in the config)")
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("workload identity token: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxGrantCredentials+1))
+	if err != nil {
+		return "", fmt.Errorf("workload identity token: %w", err)
+	}
+	token := strings.TrimSpace(string(b))
+	if err := checkCredential("the workload identity token in "+path, token); err != nil {
+		return "", err
+	}
+	return token, nil
 }
 
 // ConnectEnterprise obtains the connection of (server, user) with
@@ -141,7 +181,11 @@ func (m *Manager) connectDirect(ctx context.Context, server, user, grantType, cr
 			if len(tok.Scopes) > 0 {
 				c.Scopes = tok.Scopes
 			}
-			return m.saveConnection(ctx, credential, c, tok)
+			kept := credential
+			if grantType == grantWorkloadIdentity {
+				kept = "" // the file is the credential's home
+			}
+			return m.saveConnection(ctx, kept, c, tok)
 		}
 	}
 	// A credential the caller brought and a provider refused is the
@@ -167,6 +211,15 @@ func (m *Manager) grantForm(ctx context.Context, c mcpgate.Connection, credentia
 	case grantClientCredentials:
 		form.Set("grant_type", "client_credentials")
 	case grantJWTBearer:
+		form.Set("grant_type", jwtBearerGrantType)
+		form.Set("assertion", credential)
+	case grantWorkloadIdentity:
+		if credential == "" {
+			var err error
+			if credential, err = m.workloadIdentityToken(); err != nil {
+				return nil, err
+			}
+		}
 		form.Set("grant_type", jwtBearerGrantType)
 		form.Set("assertion", credential)
 	case grantIDJAG:

@@ -5,8 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -197,4 +201,109 @@ func callUpstream(t *testing.T, f *fixture, token string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// The gateway's workload identity token lives in a file its platform keeps
+// current: the connection stores nothing of it, and each new access token
+// presents what the file holds at that moment.
+func TestWorkloadIdentityFileIsReadForEachToken(t *testing.T) {
+	key, jwks := oauthtest.NewES256Key()
+	f := newFixture(t, oauthtest.AuthServerOptions{AssertionKeys: jwks, DisableRegistration: true}, oauthtest.ProtectedMCPServerOptions{})
+	f.as.RegisterClient(oauthtest.Client{ID: "workload", GrantTypes: []string{oauthtest.GrantJWTBearer}})
+	f.pre["upstream"] = oauth.PreRegistered{ClientID: "workload", AuthMethod: "none"}
+	file := filepath.Join(t.TempDir(), "token")
+	write := func(subject string) string {
+		t.Helper()
+		jwt, err := oauthtest.SignClientAssertion(key, subject, f.as.Issuer())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(file, []byte(jwt+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return jwt
+	}
+	clk := &clock{t: time.Now()}
+	mgr := oauth.New(oauth.Config{
+		Store: f.store, Sealer: f.keys, Credentials: f.pre,
+		HTTPClient: &http.Client{Timeout: 10 * time.Second},
+		PublicURL:  "https://gw.example", ProcessID: "proc-1",
+		LinkKey: []byte("0123456789abcdef0123456789abcdef"),
+		Logger:  slog.New(slog.DiscardHandler), Now: clk.now,
+		WorkloadIdentityTokenFile: file,
+	})
+	ctx := t.Context()
+	subjectOf := func(tok string) string {
+		t.Helper()
+		info, ok := f.as.Validate(tok)
+		if !ok {
+			t.Fatalf("the authorization server does not know token %.12s…", tok)
+		}
+		return info.Subject
+	}
+
+	first := write("system:serviceaccount:agents:runner-1")
+	c, err := mgr.ConnectWorkloadIdentity(ctx, "upstream")
+	if err != nil {
+		t.Fatalf("ConnectWorkloadIdentity: %v", err)
+	}
+	if c.GrantType != "workload_identity" || !c.Shared() || len(c.GrantCredential) != 0 {
+		t.Fatalf("connection = %+v; want a shared workload_identity connection that stores no credential", c)
+	}
+	cred, err := mgr.Token(ctx, "upstream", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := subjectOf(cred.Token); got != "system:serviceaccount:agents:runner-1" {
+		t.Fatalf("first token's subject %q", got)
+	}
+
+	// The platform rotates the token; the next access token presents the new one.
+	write("system:serviceaccount:agents:runner-2")
+	clk.advance(2 * time.Hour)
+	next, err := mgr.Token(ctx, "upstream", "alice")
+	if err != nil {
+		t.Fatalf("Token after expiry: %v", err)
+	}
+	if got := subjectOf(next.Token); got != "system:serviceaccount:agents:runner-2" {
+		t.Fatalf("after rotation the token's subject is %q; the file was not read again", got)
+	}
+	if bytes.Contains(f.dbBytes(), []byte(first)) {
+		t.Fatal("the workload identity token is in the database")
+	}
+}
+
+// Without a usable token file there is no workload identity connection, and
+// the caller is told why (invalid input, not a gateway failure).
+func TestWorkloadIdentityRefusals(t *testing.T) {
+	f := newFixture(t, oauthtest.AuthServerOptions{}, oauthtest.ProtectedMCPServerOptions{})
+	f.pre["upstream"] = oauth.PreRegistered{ClientID: "workload", AuthMethod: "none"}
+	dir := t.TempDir()
+	notJWT := filepath.Join(dir, "garbage")
+	if err := os.WriteFile(notJWT, []byte("not a token"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, file, want string }{
+		{"not configured", "", "no workload identity token file"},
+		{"missing file", filepath.Join(dir, "missing"), "no such file"},
+		{"not a JWT", notJWT, "not a JWT"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mgr := oauth.New(oauth.Config{
+				Store: f.store, Sealer: f.keys, Credentials: f.pre, HTTPClient: &http.Client{Timeout: 10 * time.Second},
+				PublicURL: "https://gw.example", LinkKey: []byte("0123456789abcdef0123456789abcdef"),
+				Logger: slog.New(slog.DiscardHandler), WorkloadIdentityTokenFile: tc.file,
+			})
+			_, err := mgr.ConnectWorkloadIdentity(t.Context(), "upstream")
+			if !errors.Is(err, mcpgate.ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("ConnectWorkloadIdentity = %v; want an invalid-input error mentioning %q", err, tc.want)
+			}
+		})
+	}
+	if conns, _ := f.store.ListConnections(t.Context()); len(conns) != 0 {
+		t.Fatalf("refusals left connections: %+v", conns)
+	}
+	if st := f.as.Stats(); st.TokenRequests != 0 {
+		t.Fatalf("%d token requests; a refused token file must not reach the provider", st.TokenRequests)
+	}
 }

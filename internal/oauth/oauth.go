@@ -73,8 +73,12 @@ type Config struct {
 	// IdentityProvider is the enterprise identity provider for
 	// enterprise-managed authorization (nil: not offered).
 	IdentityProvider *IdentityProvider
-	Logger           *slog.Logger
-	Now              func() time.Time
+	// WorkloadIdentityTokenFile holds this gateway's workload identity
+	// token, kept current by its platform; workload_identity connections
+	// read it again for each new access token.
+	WorkloadIdentityTokenFile string
+	Logger                    *slog.Logger
+	Now                       func() time.Time
 }
 
 // Manager runs authorizations and keeps connections' tokens fresh.

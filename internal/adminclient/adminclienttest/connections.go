@@ -106,6 +106,8 @@ func (f *Server) connect(w http.ResponseWriter, r *http.Request) {
 		grantType = "jwt_bearer"
 	case req.IDToken != "":
 		grantType = "id_jag"
+	case req.WorkloadIdentity:
+		grantType = "workload_identity"
 	case !req.ClientCredentials:
 		f.authSeq++
 		writeJSON(w, http.StatusAccepted, adminapi.ConnectStarted{
